@@ -1,0 +1,174 @@
+//! The accept loop (tiny_http), a fixed pool of request workers fed by a bounded
+//! channel, the waiters for deferred replies, the panic backstop, and the expiry sweep.
+//! With `http` and `sse`, the only code that knows tiny_http.
+
+use std::net::TcpListener;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Receiver, TrySendError};
+use tiny_http::{Header, ListenAddr, Request, Response, ServerConfig};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::{self, Method, Reply, Req};
+use crate::router::{self, Outcome};
+use crate::session::{self, EndedBy};
+use crate::sse;
+
+/// The request headers handlers read (tiny_http offers lookup by name only).
+const HEADERS: &[&str] = &[
+    "origin",
+    "authorization",
+    "content-type",
+    "last-event-id",
+    "x-admin-key",
+    "access-control-request-method",
+];
+
+/// Serves until the listener fails for good; then returns the cause.
+pub fn serve(app: Arc<App>, listener: TcpListener) -> Result<(), String> {
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // Accepted sockets inherit these, so an idle or stalled client is dropped after
+    // SOCKET_TIMEOUT instead of holding its connection thread forever.
+    let sock = socket2::SockRef::from(&listener);
+    sock.set_read_timeout(Some(app.config.socket_timeout))
+        .map_err(|e| e.to_string())?;
+    sock.set_write_timeout(Some(app.config.socket_timeout))
+        .map_err(|e| e.to_string())?;
+    let config = ServerConfig::new_http(addr).map_err(|e| e.to_string())?;
+    let server = tiny_http::Server::from_listener(listener, ListenAddr::IP(addr), config)
+        .map_err(|e| e.to_string())?;
+
+    let (jobs, queue) = bounded::<Request>(app.config.request_queue);
+    for n in 0..app.config.workers {
+        let (app, queue) = (app.clone(), queue.clone());
+        std::thread::Builder::new()
+            .name(format!("worker-{n}"))
+            .spawn(move || worker(&app, &queue))
+            .map_err(|e| e.to_string())?;
+    }
+    spawn_sweep(app.clone()).map_err(|e| e.to_string())?;
+    log::info!("listening on http://{addr}");
+
+    loop {
+        match server.recv() {
+            Ok(Ok(rq)) => match jobs.try_send(rq) {
+                Ok(()) => {}
+                Err(TrySendError::Full(rq)) | Err(TrySendError::Disconnected(rq)) => {
+                    let busy = ApiError::Unavailable {
+                        message: "Server busy".into(),
+                        retry_after_secs: Some(1),
+                    };
+                    respond(rq, busy.into_reply());
+                }
+            },
+            // tiny_http has already answered (400/408) or the client went away.
+            Ok(Err(e)) => log::debug!("unreadable request: {e}"),
+            Err(e) => return Err(format!("accepting connections failed: {e}")),
+        }
+    }
+}
+
+fn worker(app: &Arc<App>, queue: &Receiver<Request>) {
+    for rq in queue {
+        // The backstop: a panic in a handler costs that request a 500, not the worker.
+        let mut slot = Some(rq);
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(rq) = slot.take() {
+                handle(app, rq);
+            }
+        }));
+        if result.is_err() {
+            log::error!("a request handler panicked");
+            if let Some(rq) = slot.take() {
+                respond(rq, ApiError::internal("handler panicked").into_reply());
+            }
+        }
+    }
+}
+
+fn handle(app: &Arc<App>, mut rq: Request) {
+    let method = Method::parse(rq.method().as_str());
+    let url = rq.url().to_string();
+    log::debug!(
+        "{} {} from {}",
+        rq.method(),
+        http::redact_url(&url),
+        http::peer(rq.remote_addr())
+    );
+    let headers: Vec<(String, String)> = HEADERS
+        .iter()
+        .filter_map(|h| {
+            rq.headers()
+                .get(h)
+                .map(|v| (h.to_string(), v.as_str().to_string()))
+        })
+        .collect();
+    let declared = rq.body_length();
+    let body = match http::read_body(rq.as_reader(), declared) {
+        Ok(b) => b,
+        Err(e) => return respond(rq, e.into_reply()),
+    };
+    let req = Req::new(method, &url, headers, body);
+    match router::route(app, &req) {
+        Outcome::Reply(reply) => respond(rq, reply),
+        Outcome::Defer(wait) => {
+            let spawned = std::thread::Builder::new()
+                .name("wait".into())
+                .stack_size(128 * 1024)
+                .spawn(move || {
+                    let reply = catch_unwind(AssertUnwindSafe(wait)).unwrap_or_else(|_| {
+                        ApiError::internal("deferred reply panicked").into_reply()
+                    });
+                    respond(rq, reply);
+                });
+            if let Err(e) = spawned {
+                log::error!("could not start a waiter thread: {e}");
+            }
+        }
+        Outcome::Stream(stream) => {
+            if let Err(e) = sse::spawn(app, rq.into_writer(), stream) {
+                log::error!("could not start an SSE thread: {e}");
+            }
+        }
+    }
+}
+
+fn respond(rq: Request, reply: Reply) {
+    let mut response = Response::from_data(reply.body).with_status_code(reply.status);
+    let mut add = |k: &str, v: &str| match Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+        Ok(h) => response.add_header(h),
+        Err(_) => log::debug!("dropping unrepresentable header {k}"),
+    };
+    let mut has_cache_control = false;
+    for (k, v) in &reply.headers {
+        has_cache_control |= k.eq_ignore_ascii_case("cache-control");
+        add(k, v);
+    }
+    if !has_cache_control {
+        add("Cache-Control", "no-store");
+    }
+    add("Vary", "Origin");
+    if let Err(e) = rq.respond(response) {
+        log::debug!("writing a response failed: {e}");
+    }
+}
+
+/// Every `CLEANUP_INTERVAL`, ends the sessions idle for `SESSION_TTL`.
+fn spawn_sweep(app: Arc<App>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("sweep".into())
+        .spawn(move || loop {
+            std::thread::sleep(app.config.cleanup_interval);
+            let idle = app.sessions.idle(app.config.session_ttl);
+            for s in &idle {
+                log::info!("session {} expired", s.id);
+                session::begin_end(&app, s, EndedBy::Ttl);
+            }
+            for s in &idle {
+                s.wait_ended(session::end_bound(&app));
+            }
+        })?;
+    Ok(())
+}
