@@ -1,0 +1,12 @@
+//! Integration tests: the real server binary against a fake YouTube, over real sockets.
+
+mod support;
+
+mod captions;
+mod conventions;
+mod cors;
+mod events;
+mod keys;
+mod process;
+mod resilience;
+mod sessions;

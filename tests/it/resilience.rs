@@ -1,0 +1,70 @@
+//! Bad clients and bad networks: silent connections, floods, and threads that must not
+//! outlive their sessions.
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{eventually, FakeYouTube, TestServer};
+
+const T: Duration = Duration::from_secs(5);
+
+#[test]
+fn a_client_that_sends_nothing_is_disconnected() {
+    let fake = FakeYouTube::start();
+    let srv = TestServer::start(&fake.url(), &[("SOCKET_TIMEOUT", "300")]);
+    let mut s = TcpStream::connect(srv.addr).unwrap_or_else(|e| panic!("{e}"));
+    s.set_read_timeout(Some(T)).ok();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    // The server closes the socket (after a 408); a read timeout here would be an error.
+    let read = s.read_to_end(&mut buf);
+    assert!(read.is_ok(), "connection was not closed: {read:?}");
+    assert!(started.elapsed() < T);
+    assert_eq!(srv.get("/health", &[]).status, 200);
+}
+
+#[test]
+fn a_flood_of_idle_connections_does_not_take_the_server_down() {
+    let fake = FakeYouTube::start();
+    let srv = TestServer::start(&fake.url(), &[("SOCKET_TIMEOUT", "2000")]);
+    let idle: Vec<TcpStream> = (0..300).filter_map(|_| TcpStream::connect(srv.addr).ok()).collect();
+    assert!(idle.len() >= 250, "could only open {}", idle.len());
+    let r = srv.get("/health", &[]);
+    assert_eq!(r.status, 200);
+    drop(idle);
+    let key = srv.create_key(json!({}));
+    srv.register(&key, "s", "https://a.example");
+    assert_eq!(srv.get("/health", &[]).json()["activeSessions"], json!(1));
+}
+
+#[test]
+fn ending_sessions_returns_the_thread_count_to_its_baseline() {
+    let fake = FakeYouTube::start();
+    let srv = TestServer::start(&fake.url(), &[("SOCKET_TIMEOUT", "500")]);
+    let key = srv.create_key(json!({}));
+    // One warm-up round so the connection-thread pool has grown to its resting size.
+    let warm = srv.register(&key, "warm", "https://a.example");
+    srv.bearer("DELETE", "/live", &warm.token, None);
+    let settle = |what: &str, limit: usize| eventually(Duration::from_secs(20), what, || (srv.threads() <= limit).then_some(srv.threads()));
+    std::thread::sleep(Duration::from_secs(1));
+    let baseline = srv.threads();
+    let mut sessions = Vec::new();
+    for i in 0..20 {
+        let s = srv.register(&key, &format!("stream-{i}"), "https://a.example");
+        let l1 = srv.events(&s.token);
+        let l2 = srv.events(&s.token);
+        srv.captions(&s.token, json!([{ "text": "x" }]));
+        sessions.push((s, l1, l2));
+    }
+    assert!(srv.threads() >= baseline + 20 * 3, "each session has a delivery thread and its listeners");
+    for (s, l1, l2) in &sessions {
+        assert_eq!(srv.bearer("DELETE", "/live", &s.token, None).status, 200);
+        assert!(l1.closed(T) && l2.closed(T));
+    }
+    // tiny_http's connection threads idle out after a few seconds; ours end at once.
+    let after = settle("threads back to baseline", baseline);
+    assert!(after <= baseline, "{after} > {baseline}");
+}
