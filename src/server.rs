@@ -2,9 +2,10 @@
 //! channel, the waiters for deferred replies, the panic backstop, and the expiry sweep.
 //! With `http` and `sse`, the only code that knows tiny_http.
 
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, TrySendError};
 use tiny_http::{Header, ListenAddr, Request, Response, ServerConfig};
@@ -36,6 +37,7 @@ pub fn serve(app: Arc<App>, listener: TcpListener) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     sock.set_write_timeout(Some(app.config.socket_timeout))
         .map_err(|e| e.to_string())?;
+    spawn_accept_keeper(addr, app.config.socket_timeout).map_err(|e| e.to_string())?;
     let config = ServerConfig::new_http(addr).map_err(|e| e.to_string())?;
     let server = tiny_http::Server::from_listener(listener, ListenAddr::IP(addr), config)
         .map_err(|e| e.to_string())?;
@@ -64,7 +66,7 @@ pub fn serve(app: Arc<App>, listener: TcpListener) -> Result<(), String> {
                 }
             },
             // tiny_http has already answered (400/408) or the client went away.
-            Ok(Err(e)) => log::debug!("unreadable request: {e}"),
+            Ok(Err(e)) => log::trace!("unreadable request: {e}"),
             Err(e) => return Err(format!("accepting connections failed: {e}")),
         }
     }
@@ -153,6 +155,35 @@ fn respond(rq: Request, reply: Reply) {
     if let Err(e) = rq.respond(response) {
         log::debug!("writing a response failed: {e}");
     }
+}
+
+/// Linux applies the listener's read timeout to `accept()` as well, and tiny_http treats
+/// an accept that times out as fatal (its accept thread ends). So that a quiet spell
+/// longer than SOCKET_TIMEOUT cannot stop the server, this thread connects to our own
+/// port well within every timeout; the empty connection is accepted and closed at once.
+fn spawn_accept_keeper(listening: SocketAddr, timeout: Duration) -> std::io::Result<()> {
+    let target = match listening.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, listening.port()))
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, listening.port()))
+        }
+        _ => listening,
+    };
+    let period = timeout / 3;
+    std::thread::Builder::new()
+        .name("accept-keeper".into())
+        .stack_size(64 * 1024)
+        .spawn(move || loop {
+            std::thread::sleep(period);
+            if let Err(e) =
+                TcpStream::connect_timeout(&target, period.max(Duration::from_millis(100)))
+            {
+                log::debug!("accept keeper could not connect: {e}");
+            }
+        })?;
+    Ok(())
 }
 
 /// Every `CLEANUP_INTERVAL`, ends the sessions idle for `SESSION_TTL`.

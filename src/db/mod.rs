@@ -54,7 +54,10 @@ impl Db {
 
     /// One trivial query that reaches our schema, for `/health`.
     pub fn ping(&self) -> rusqlite::Result<()> {
-        self.conn().query_row("SELECT 1 FROM api_keys LIMIT 1", [], |_| Ok(())).optional().map(|_| ())
+        self.conn()
+            .query_row("SELECT 1 FROM api_keys LIMIT 1", [], |_| Ok(()))
+            .optional()
+            .map(|_| ())
     }
 }
 

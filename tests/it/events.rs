@@ -31,7 +31,9 @@ fn missing_bad_or_dead_tokens_are_401() {
     let fake = FakeYouTube::start();
     let srv = TestServer::start(&fake.url(), &[]);
     for path in ["/events", "/events?token=", "/events?token=abc.def.ghi"] {
-        let r = SseReader::try_open(srv.addr, path, &[]).err().map(|r| r.status);
+        let r = SseReader::try_open(srv.addr, path, &[])
+            .err()
+            .map(|r| r.status);
         assert_eq!(r, Some(401), "{path}");
     }
 }
@@ -64,14 +66,29 @@ fn ids_increase_and_a_reconnect_replays_what_it_missed() {
         watcher.until("caption_result", T);
     }
     let last_id = last.to_string();
-    let again = SseReader::open(srv.addr, &format!("/events?token={}", s.token), &[("Last-Event-ID", &last_id)]);
+    let again = SseReader::open(
+        srv.addr,
+        &format!("/events?token={}", s.token),
+        &[("Last-Event-ID", &last_id)],
+    );
     assert_eq!(again.expect(T).event, "connected");
     let replayed: Vec<_> = (0..2).map(|_| again.expect(T)).collect();
-    assert_eq!(replayed.iter().map(|e| e.data["requestId"].clone()).collect::<Vec<_>>(), missed);
-    assert!(replayed.iter().all(|e| e.event == "caption_result" && e.id.unwrap_or(0) > last));
+    assert_eq!(
+        replayed
+            .iter()
+            .map(|e| e.data["requestId"].clone())
+            .collect::<Vec<_>>(),
+        missed
+    );
+    assert!(replayed
+        .iter()
+        .all(|e| e.event == "caption_result" && e.id.unwrap_or(0) > last));
     srv.captions(&s.token, json!([{ "text": "new" }]));
     assert_eq!(again.expect(T).event, "caption_result");
-    assert!(again.next(Duration::from_millis(300)).is_none(), "nothing replayed twice");
+    assert!(
+        again.next(Duration::from_millis(300)).is_none(),
+        "nothing replayed twice"
+    );
 }
 
 #[test]
@@ -83,13 +100,23 @@ fn idle_streams_get_ping_comments() {
     let sse = srv.events(&s.token);
     sse.expect(T);
     let e = sse.next_any(T).unwrap_or_else(|| panic!("no ping"));
-    assert_eq!((e.event.as_str(), e.data.as_str()), (":comment", Some(": ping")));
+    assert_eq!(
+        (e.event.as_str(), e.data.as_str()),
+        (":comment", Some(": ping"))
+    );
 }
 
 #[test]
 fn listener_caps_are_503() {
     let fake = FakeYouTube::start();
-    let srv = TestServer::start(&fake.url(), &[("MAX_LISTENERS_PER_SESSION", "2"), ("MAX_LISTENERS", "3")]);
+    let srv = TestServer::start(
+        &fake.url(),
+        &[
+            ("MAX_LISTENERS_PER_SESSION", "2"),
+            ("MAX_LISTENERS", "3"),
+            ("SSE_PING_INTERVAL", "100"),
+        ],
+    );
     let key = srv.create_key(json!({}));
     let a = srv.register(&key, "a", DOMAIN);
     let b = srv.register(&key, "b", DOMAIN);
@@ -101,10 +128,12 @@ fn listener_caps_are_503() {
     let _b1 = srv.events(&b.token);
     let r = SseReader::try_open(srv.addr, &path(&b.token), &[]).err();
     assert_eq!(r.map(|r| r.status), Some(503), "server-wide cap");
-    // A listener that goes away frees its place.
+    // A listener that goes away frees its place (its next ping fails).
     a1.expect(T);
     a1.close();
-    crate::support::eventually(T, "a freed listener place", || SseReader::try_open(srv.addr, &path(&b.token), &[]).ok());
+    crate::support::eventually(T, "a freed listener place", || {
+        SseReader::try_open(srv.addr, &path(&b.token), &[]).ok()
+    });
 }
 
 #[test]
@@ -116,17 +145,34 @@ fn mic_claims_and_releases_are_broadcast() {
     let sse = srv.events(&s.token);
     sse.expect(T);
     let mic = |body: serde_json::Value| srv.bearer("POST", "/mic", &s.token, Some(&body));
-    for bad in [json!({}), json!({ "action": "grab", "clientId": "a" }), json!({ "action": "claim" }), json!({ "action": "claim", "clientId": 3 })] {
+    for bad in [
+        json!({}),
+        json!({ "action": "grab", "clientId": "a" }),
+        json!({ "action": "claim" }),
+        json!({ "action": "claim", "clientId": 3 }),
+    ] {
         assert_eq!(mic(bad.clone()).status, 400, "{bad}");
     }
-    assert_eq!(mic(json!({ "action": "claim", "clientId": "alice" })).json(), json!({ "ok": true, "holder": "alice" }));
+    assert_eq!(
+        mic(json!({ "action": "claim", "clientId": "alice" })).json(),
+        json!({ "ok": true, "holder": "alice" })
+    );
     assert_eq!(sse.until("mic_state", T).data, json!({ "holder": "alice" }));
-    assert_eq!(mic(json!({ "action": "release", "clientId": "bob" })).json()["holder"], json!("alice"));
+    assert_eq!(
+        mic(json!({ "action": "release", "clientId": "bob" })).json()["holder"],
+        json!("alice")
+    );
     assert_eq!(sse.until("mic_state", T).data, json!({ "holder": "alice" }));
     let late = srv.events(&s.token);
     assert_eq!(late.expect(T).data["micHolder"], json!("alice"));
-    assert_eq!(mic(json!({ "action": "claim", "clientId": "bob" })).json()["holder"], json!("bob"));
-    assert_eq!(mic(json!({ "action": "release", "clientId": "bob" })).json()["holder"], json!(null));
+    assert_eq!(
+        mic(json!({ "action": "claim", "clientId": "bob" })).json()["holder"],
+        json!("bob")
+    );
+    assert_eq!(
+        mic(json!({ "action": "release", "clientId": "bob" })).json()["holder"],
+        json!(null)
+    );
     assert_eq!(late.until("mic_state", T).data, json!({ "holder": "bob" }));
     assert_eq!(late.until("mic_state", T).data, json!({ "holder": null }));
 }

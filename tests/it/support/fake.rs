@@ -40,7 +40,12 @@ impl Received {
 
     /// The caption texts of the body (`<timestamp>\n<text>\n` pairs).
     pub fn texts(&self) -> Vec<String> {
-        self.body.lines().skip(1).step_by(2).map(str::to_string).collect()
+        self.body
+            .lines()
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
     }
 
     pub fn timestamps(&self) -> Vec<String> {
@@ -66,7 +71,8 @@ pub struct FakeYouTube {
 
 impl FakeYouTube {
     pub fn start() -> FakeYouTube {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind fake: {e}"));
+        let listener =
+            TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind fake: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let (tx, rx) = unbounded();
         let script = Arc::new(Mutex::new(Script::default()));
@@ -82,7 +88,12 @@ impl FakeYouTube {
                 std::thread::spawn(move || serve(conn, &tx, &s, &c));
             }
         });
-        FakeYouTube { addr, records: rx, script, closed }
+        FakeYouTube {
+            addr,
+            records: rx,
+            script,
+            closed,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -91,17 +102,28 @@ impl FakeYouTube {
 
     /// The next requests (any cid) get these behaviours, in order.
     pub fn then(&self, b: Behavior) {
-        self.script.lock().unwrap_or_else(|e| e.into_inner()).next.push_back(b);
+        self.script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next
+            .push_back(b);
     }
 
     /// Every request for `cid` gets this behaviour from now on.
     pub fn for_cid(&self, cid: &str, b: Behavior) {
-        self.script.lock().unwrap_or_else(|e| e.into_inner()).per_cid.insert(cid.to_string(), b);
+        self.script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .per_cid
+            .insert(cid.to_string(), b);
     }
 
     /// The fake's clock runs this far ahead of the real one.
     pub fn set_clock_offset(&self, ms: i64) {
-        self.script.lock().unwrap_or_else(|e| e.into_inner()).clock_offset_ms = ms;
+        self.script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clock_offset_ms = ms;
     }
 
     /// The next request of any kind.
@@ -193,7 +215,11 @@ fn serve(conn: TcpStream, tx: &Sender<Received>, script: &Mutex<Script>, closed:
         }
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
         let param = |name: &str| {
-            query.split('&').find_map(|p| p.strip_prefix(&format!("{name}="))).unwrap_or("").to_string()
+            query
+                .split('&')
+                .find_map(|p| p.strip_prefix(&format!("{name}=")))
+                .unwrap_or("")
+                .to_string()
         };
         let cid = lcyt_backend::http::percent_decode(&param("cid"), false);
         let rec = Received {

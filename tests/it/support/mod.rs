@@ -41,7 +41,10 @@ pub fn base64url_decode(s: &str) -> Vec<u8> {
     let bytes: Vec<u8> = s.bytes().filter(|b| *b != b'=').map(val).collect();
     let mut out = Vec::new();
     for chunk in bytes.chunks(4) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, v)| acc | (u32::from(*v) << (18 - 6 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, v)| acc | (u32::from(*v) << (18 - 6 * i)));
         out.push((n >> 16) as u8);
         if chunk.len() > 2 {
             out.push((n >> 8) as u8);

@@ -44,7 +44,12 @@ impl TestServer {
         Self::start_with_db(ingest_url, env, dir, db_path)
     }
 
-    pub fn start_with_db(ingest_url: &str, env: &[(&str, &str)], dir: PathBuf, db_path: PathBuf) -> TestServer {
+    pub fn start_with_db(
+        ingest_url: &str,
+        env: &[(&str, &str)],
+        dir: PathBuf,
+        db_path: PathBuf,
+    ) -> TestServer {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lcyt-backend"));
         cmd.env_clear()
             .env("PORT", "0")
@@ -85,9 +90,19 @@ impl TestServer {
         });
         let addr = rx
             .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("server did not start: {:?}", log.lock().map(|l| l.clone())));
-        let addr = addr.parse().unwrap_or_else(|e| panic!("bad addr {addr}: {e}"));
-        TestServer { addr, dir, db_path, child, log }
+            .unwrap_or_else(|_| {
+                panic!("server did not start: {:?}", log.lock().map(|l| l.clone()))
+            });
+        let addr = addr
+            .parse()
+            .unwrap_or_else(|e| panic!("bad addr {addr}: {e}"));
+        TestServer {
+            addr,
+            dir,
+            db_path,
+            child,
+            log,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -95,17 +110,35 @@ impl TestServer {
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
     }
 
     /// The server's OS thread count, from /proc.
     pub fn threads(&self) -> usize {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("Threads:"))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
+    }
+
+    /// The names of the server's threads, sorted (for diagnostics).
+    pub fn thread_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                    .map(|n| n.trim().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
@@ -118,7 +151,13 @@ impl TestServer {
 
     pub fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
         let body = body.map(Value::to_string);
-        request(self.addr, method, path, &[("X-Admin-Key", ADMIN_KEY)], body.as_deref())
+        request(
+            self.addr,
+            method,
+            path,
+            &[("X-Admin-Key", ADMIN_KEY)],
+            body.as_deref(),
+        )
     }
 
     /// Creates a key with these extra fields; returns it.
@@ -147,11 +186,22 @@ impl TestServer {
     pub fn bearer(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> Resp {
         let auth = format!("Bearer {token}");
         let body = body.map(Value::to_string);
-        request(self.addr, method, path, &[("Authorization", &auth)], body.as_deref())
+        request(
+            self.addr,
+            method,
+            path,
+            &[("Authorization", &auth)],
+            body.as_deref(),
+        )
     }
 
     pub fn captions(&self, token: &str, captions: Value) -> Resp {
-        self.bearer("POST", "/captions", token, Some(&json!({ "captions": captions })))
+        self.bearer(
+            "POST",
+            "/captions",
+            token,
+            Some(&json!({ "captions": captions })),
+        )
     }
 
     pub fn events(&self, token: &str) -> SseReader {
@@ -188,7 +238,10 @@ impl TestServer {
 
     /// Sends SIGTERM (or any signal) to the server.
     pub fn signal(&self, sig: &str) {
-        let _ = Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status();
     }
 
     /// Waits for the process to exit; its exit code.

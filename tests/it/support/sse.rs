@@ -34,18 +34,25 @@ pub struct SseReader {
 
 impl SseReader {
     pub fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> SseReader {
-        Self::try_open(addr, path, headers).unwrap_or_else(|r| panic!("SSE refused: {} {}", r.status, r.body))
+        Self::try_open(addr, path, headers)
+            .unwrap_or_else(|r| panic!("SSE refused: {} {}", r.status, r.body))
     }
 
     /// Opens the stream; a non-200 answer comes back as `Err` with its body.
-    pub fn try_open(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Result<SseReader, Resp> {
+    pub fn try_open(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<SseReader, Resp> {
         let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect: {e}"));
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+        let mut req =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes()).unwrap_or_else(|e| panic!("write: {e}"));
+        s.write_all(req.as_bytes())
+            .unwrap_or_else(|e| panic!("write: {e}"));
         let mut reader = BufReader::new(s.try_clone().unwrap_or_else(|e| panic!("{e}")));
         let mut head = String::new();
         loop {
@@ -60,7 +67,10 @@ impl SseReader {
         }
         let mut parsed = super::client::parse_response(format!("{head}\r\n").as_bytes());
         if parsed.status != 200 {
-            let len: usize = parsed.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let len: usize = parsed
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             let mut body = vec![0; len];
             let _ = reader.read_exact(&mut body);
             parsed.body = String::from_utf8_lossy(&body).to_string();
@@ -75,7 +85,9 @@ impl SseReader {
                 if reader.read_line(&mut size_line).unwrap_or(0) == 0 {
                     break;
                 }
-                let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else { break };
+                let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
+                    break;
+                };
                 if size == 0 {
                     break;
                 }
@@ -93,7 +105,11 @@ impl SseReader {
             }
             let _ = tx.send(Item::Closed);
         });
-        Ok(SseReader { head: parsed, items: rx, stream: s })
+        Ok(SseReader {
+            head: parsed,
+            items: rx,
+            stream: s,
+        })
     }
 
     /// The next event (comments included), or `None` on timeout or close.
@@ -117,7 +133,8 @@ impl SseReader {
 
     /// The next real event, which must exist.
     pub fn expect(&self, within: Duration) -> Event {
-        self.next(within).unwrap_or_else(|| panic!("no SSE event within {within:?}"))
+        self.next(within)
+            .unwrap_or_else(|| panic!("no SSE event within {within:?}"))
     }
 
     /// Skips events until one named `name`.
@@ -137,7 +154,10 @@ impl SseReader {
     pub fn closed(&self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         loop {
-            match self.items.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match self
+                .items
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
                 Ok(Item::Closed) => return true,
                 Ok(Item::Event(_)) => continue,
                 Err(_) => return false,
@@ -156,7 +176,12 @@ fn parse_block(block: &str) -> Option<Event> {
     let mut data = String::new();
     for line in block.lines() {
         if line.starts_with(':') {
-            return Some(Event { id: None, event: ":comment".into(), data: Value::String(line.into()), at: Instant::now() });
+            return Some(Event {
+                id: None,
+                event: ":comment".into(),
+                data: Value::String(line.into()),
+                at: Instant::now(),
+            });
         }
         if let Some(v) = line.strip_prefix("id: ") {
             id = v.trim().parse().ok();
