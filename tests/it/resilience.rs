@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{eventually, FakeYouTube, TestServer};
+use crate::support::{FakeYouTube, TestServer};
 
 const T: Duration = Duration::from_secs(5);
 
