@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::caption::{self, Caption};
 use crate::db::stats::{CaptionError, SessionEnd};
 use crate::ingest::Outcome;
-use crate::session::{EndedBy, Session};
+use crate::session::{EndedBy, Session, Stop};
 use crate::time;
 
 /// One accepted `POST /captions` request.
@@ -76,7 +76,7 @@ pub fn spawn(
     app: Arc<App>,
     session: Arc<Session>,
     jobs: Receiver<Job>,
-    stop: Receiver<EndedBy>,
+    stop: Receiver<Stop>,
     done: Sender<()>,
 ) -> std::io::Result<()> {
     let name = format!("deliver-{}", session.id);
@@ -88,8 +88,9 @@ pub fn spawn(
             jobs,
             pending: None,
         };
-        let ended_by = worker.run(&stop);
-        worker.finish(ended_by);
+        let stop = worker.run(&stop);
+        worker.drain(stop.drain);
+        finalize(&app, &worker.session, stop.by);
         drop(done);
     })?;
     Ok(())
@@ -104,16 +105,20 @@ struct Worker {
 }
 
 impl Worker {
-    /// Delivers until told to stop; returns why.
-    fn run(&mut self, stop: &Receiver<EndedBy>) -> EndedBy {
+    /// Delivers until told to stop; returns the stop.
+    fn run(&mut self, stop: &Receiver<Stop>) -> Stop {
+        let orphaned = Stop {
+            by: EndedBy::Shutdown,
+            drain: self.app.config.drain_timeout,
+        };
         loop {
             let job = match self.pending.take() {
                 Some(job) => job,
                 None => select! {
-                    recv(stop) -> by => return by.unwrap_or(EndedBy::Shutdown),
+                    recv(stop) -> s => return s.unwrap_or(orphaned),
                     recv(self.jobs) -> job => match job {
                         Ok(job) => job,
-                        Err(_) => return EndedBy::Shutdown,
+                        Err(_) => return orphaned,
                     },
                 },
             };
@@ -277,10 +282,10 @@ impl Worker {
         }
     }
 
-    /// Delivers what is still queued until the drain deadline, reports the rest as
-    /// failed, writes the session's stats and closes its listeners.
-    fn finish(&mut self, by: EndedBy) {
-        let deadline = Instant::now() + self.app.config.drain_timeout;
+    /// Delivers what is still queued until the drain deadline and reports the rest as
+    /// failed.
+    fn drain(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
         loop {
             let Some(job) = self.pending.take().or_else(|| self.jobs.try_recv().ok()) else {
                 break;
@@ -297,32 +302,39 @@ impl Worker {
                 job => self.handle(job, left.min(self.app.config.ingest_timeout)),
             }
         }
-        let s = &self.session;
-        let now = time::now_ms();
-        let (sent, failed, sequence) = {
-            let st = s.state();
-            (st.captions_sent, st.captions_failed, st.sequence)
-        };
-        let end = SessionEnd {
-            session_id: &s.id,
-            domain: &s.domain,
-            started_at_ms: s.started_at_ms,
-            ended_at_ms: now,
-            captions_sent: sent,
-            captions_failed: failed,
-            final_sequence: sequence,
-            ended_by: by.as_str(),
-        };
-        if let Err(e) = self.app.db.session_ended(s.api_key.expose(), &end) {
-            log::error!("session {}: recording its end: {e}", s.id);
-        }
-        s.hub.close();
-        log::info!(
-            "session {} ended by {} (sent {sent}, failed {failed})",
-            s.id,
-            by.as_str()
-        );
     }
+}
+
+/// Writes the session's `session_stats` row and closes its listeners — once, whether
+/// called by its delivery thread or by a shutdown that could not wait for it.
+pub fn finalize(app: &App, s: &Session, by: EndedBy) {
+    if !s.take_finalization() {
+        return;
+    }
+    let now = time::now_ms();
+    let (sent, failed, sequence) = {
+        let st = s.state();
+        (st.captions_sent, st.captions_failed, st.sequence)
+    };
+    let end = SessionEnd {
+        session_id: &s.id,
+        domain: &s.domain,
+        started_at_ms: s.started_at_ms,
+        ended_at_ms: now,
+        captions_sent: sent,
+        captions_failed: failed,
+        final_sequence: sequence,
+        ended_by: by.as_str(),
+    };
+    if let Err(e) = app.db.session_ended(s.api_key.expose(), &end) {
+        log::error!("session {}: recording its end: {e}", s.id);
+    }
+    s.hub.close();
+    log::info!(
+        "session {} ended by {} (sent {sent}, failed {failed})",
+        s.id,
+        by.as_str()
+    );
 }
 
 #[cfg(test)]

@@ -4,13 +4,19 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
+use std::time::Instant;
 
-use crossbeam_channel::{bounded, Receiver, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use tiny_http::{Header, ListenAddr, Request, Response, ServerConfig};
 
 use crate::app::App;
+use crate::delivery;
 use crate::error::ApiError;
 use crate::http::{self, Method, Reply, Req};
 use crate::router::{self, Outcome};
@@ -41,19 +47,27 @@ pub fn serve(app: Arc<App>, listener: TcpListener) -> Result<(), String> {
     let config = ServerConfig::new_http(addr).map_err(|e| e.to_string())?;
     let server = tiny_http::Server::from_listener(listener, ListenAddr::IP(addr), config)
         .map_err(|e| e.to_string())?;
+    let server = Arc::new(server);
+    let stopping = Arc::new(AtomicBool::new(false));
+    spawn_signal_watcher(server.clone(), stopping.clone()).map_err(|e| e.to_string())?;
 
     let (jobs, queue) = bounded::<Request>(app.config.request_queue);
+    let mut workers = Vec::new();
     for n in 0..app.config.workers {
         let (app, queue) = (app.clone(), queue.clone());
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name(format!("worker-{n}"))
             .spawn(move || worker(&app, &queue))
             .map_err(|e| e.to_string())?;
+        workers.push(handle);
     }
     spawn_sweep(app.clone()).map_err(|e| e.to_string())?;
     log::info!("listening on http://{addr}");
 
     loop {
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
         match server.recv() {
             Ok(Ok(rq)) => match jobs.try_send(rq) {
                 Ok(()) => {}
@@ -67,9 +81,72 @@ pub fn serve(app: Arc<App>, listener: TcpListener) -> Result<(), String> {
             },
             // tiny_http has already answered (400/408) or the client went away.
             Ok(Err(e)) => log::trace!("unreadable request: {e}"),
+            Err(_) if stopping.load(Ordering::SeqCst) => break,
             Err(e) => return Err(format!("accepting connections failed: {e}")),
         }
     }
+    shutdown(&app, server, jobs, workers);
+    Ok(())
+}
+
+/// SIGTERM / SIGINT: stop accepting, let workers finish what they hold, end every
+/// session as `DELETE /live` does (`ended_by` = `shutdown`) within a short drain, close
+/// the SSE streams, checkpoint the database.
+fn shutdown(
+    app: &App,
+    server: Arc<tiny_http::Server>,
+    jobs: Sender<Request>,
+    workers: Vec<JoinHandle<()>>,
+) {
+    log::info!("shutting down: {} live sessions", app.sessions.len());
+    drop(jobs);
+    for w in workers {
+        let _ = w.join();
+    }
+    // Closes the listening socket; responses already being written still complete.
+    drop(server);
+    let drain = app.config.drain_timeout.min(SHUTDOWN_DRAIN);
+    let sessions = app.sessions.all();
+    for s in &sessions {
+        session::begin_end_within(app, s, EndedBy::Shutdown, drain);
+    }
+    let deadline = Instant::now() + SHUTDOWN_DRAIN + Duration::from_secs(1);
+    for s in &sessions {
+        if !s.wait_ended(deadline.saturating_duration_since(Instant::now())) {
+            // Its delivery thread is stuck in a POST: record the session's end anyway.
+            log::warn!("session {} did not finish draining before shutdown", s.id);
+            delivery::finalize(app, s, EndedBy::Shutdown);
+        }
+    }
+    // Give listener threads a moment to write `session_closed` and the final chunk.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while app.listeners.total() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if let Err(e) = app.db.checkpoint() {
+        log::warn!("checkpointing the database: {e}");
+    }
+    log::info!("shutdown complete");
+}
+
+/// How long sessions may drain on shutdown (the contract asks for a few seconds in all).
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
+
+fn spawn_signal_watcher(
+    server: Arc<tiny_http::Server>,
+    stopping: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                log::info!("received signal {sig}");
+                stopping.store(true, Ordering::SeqCst);
+                let _ = server.unblock();
+            }
+        })?;
+    Ok(())
 }
 
 fn worker(app: &Arc<App>, queue: &Receiver<Request>) {

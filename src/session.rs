@@ -3,6 +3,7 @@
 //! A session's ordering belongs to its delivery thread; this file only queues for it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -81,8 +82,17 @@ pub struct Session {
     pub hub: Hub,
     state: Mutex<State>,
     jobs: Sender<Job>,
-    stop: Sender<EndedBy>,
+    stop: Sender<Stop>,
     done: Receiver<()>,
+    /// Set once `session_stats` is written and the hub closed (by whoever gets there first).
+    finalized: AtomicBool,
+}
+
+/// Tells a delivery thread to end: why, and how long it may spend draining.
+#[derive(Debug, Clone, Copy)]
+pub struct Stop {
+    pub by: EndedBy,
+    pub drain: Duration,
 }
 
 /// What `Session::new` needs besides the app.
@@ -124,6 +134,7 @@ impl Session {
             jobs: jobs_tx,
             stop: stop_tx,
             done: done_rx,
+            finalized: AtomicBool::new(false),
         });
         delivery::spawn(app.clone(), session.clone(), jobs_rx, stop_rx, done_tx)?;
         Ok(session)
@@ -152,10 +163,15 @@ impl Session {
         }
     }
 
-    fn begin_close(&self, by: EndedBy) {
+    fn begin_close(&self, stop: Stop) {
         self.state().closing = true;
         // A second end finds the slot taken and changes nothing.
-        let _ = self.stop.try_send(by);
+        let _ = self.stop.try_send(stop);
+    }
+
+    /// True for the first caller only: that caller writes the stats and closes the hub.
+    pub fn take_finalization(&self) -> bool {
+        !self.finalized.swap(true, Ordering::SeqCst)
     }
 
     /// Waits until the delivery thread has finished (stats written, listeners closed).
@@ -255,8 +271,13 @@ impl Registry {
 /// Starts ending a session: its token dies now, nothing more is queued, and its delivery
 /// thread drains what was accepted, writes `session_stats`, closes listeners and exits.
 pub fn begin_end(app: &App, session: &Session, by: EndedBy) {
+    begin_end_within(app, session, by, app.config.drain_timeout);
+}
+
+/// `begin_end` with a drain bound of its own (shutdown uses a shorter one).
+pub fn begin_end_within(app: &App, session: &Session, by: EndedBy, drain: Duration) {
     app.sessions.remove_instance(session);
-    session.begin_close(by);
+    session.begin_close(Stop { by, drain });
 }
 
 /// How long an ending may take: the drain plus one POST already in flight.

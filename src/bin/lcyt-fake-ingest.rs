@@ -9,8 +9,16 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 fn main() {
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3001);
-    let delay = Duration::from_millis(std::env::var("DELAY_MS").ok().and_then(|d| d.parse().ok()).unwrap_or(0));
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3001);
+    let delay = Duration::from_millis(
+        std::env::var("DELAY_MS")
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0),
+    );
     let quiet = std::env::var("QUIET").is_ok_and(|q| q == "1");
     let listener = match TcpListener::bind(("127.0.0.1", port)) {
         Ok(l) => l,
@@ -26,7 +34,9 @@ fn main() {
 }
 
 fn serve(conn: TcpStream, delay: Duration, quiet: bool) {
-    let Ok(mut out) = conn.try_clone() else { return };
+    let Ok(mut out) = conn.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(conn);
     loop {
         let mut line = String::new();
@@ -60,7 +70,10 @@ fn serve(conn: TcpStream, delay: Duration, quiet: bool) {
         }
         std::thread::sleep(delay);
         let now = lcyt_backend::time::youtube(lcyt_backend::time::now_ms());
-        let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{now}\n", now.len() + 1);
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{now}\n",
+            now.len() + 1
+        );
         if out.write_all(resp.as_bytes()).is_err() {
             return;
         }

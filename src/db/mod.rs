@@ -52,6 +52,12 @@ impl Db {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Writes the WAL back into the main file (on shutdown, so the file is whole on its own).
+    pub fn checkpoint(&self) -> rusqlite::Result<()> {
+        self.conn()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+    }
+
     /// One trivial query that reaches our schema, for `/health`.
     pub fn ping(&self) -> rusqlite::Result<()> {
         self.conn()

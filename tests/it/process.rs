@@ -92,3 +92,65 @@ fn static_files_are_served_from_static_dir() {
     assert_eq!(srv.get("/../../etc/passwd", &[]).status, 404);
     assert_eq!(srv.get("/missing.js", &[]).status, 404);
 }
+
+#[test]
+fn sigterm_with_open_streams_and_queued_captions_exits_0_having_ended_every_session() {
+    use std::time::{Duration, Instant};
+
+    use crate::support::Behavior;
+    let fake = FakeYouTube::start();
+    let mut srv = TestServer::start(
+        &fake.url(),
+        &[("DRAIN_TIMEOUT", "5000"), ("INGEST_TIMEOUT", "10000")],
+    );
+    let key = srv.create_key(serde_json::json!({}));
+    let a = srv.register(&key, "a", "https://a.example");
+    let b = srv.register(&key, "b", "https://b.example");
+    let (sse_a, sse_b) = (srv.events(&a.token), srv.events(&b.token));
+    // Session a: its endpoint is slow, so captions are still queued at the signal.
+    fake.for_cid("a", Behavior::Delay(Duration::from_millis(400)));
+    // Session b: its endpoint never answers; shutdown must not wait for it.
+    fake.for_cid("b", Behavior::Stall);
+    for i in 0..5 {
+        assert_eq!(
+            srv.captions(&a.token, serde_json::json!([{ "text": format!("a{i}") }]))
+                .status,
+            202
+        );
+    }
+    assert_eq!(
+        srv.captions(&b.token, serde_json::json!([{ "text": "b" }]))
+            .status,
+        202
+    );
+    let started = Instant::now();
+    srv.signal("TERM");
+    let code = srv.wait_exit(Duration::from_secs(5));
+    assert_eq!(code, Some(0), "exit within 5 s; log:\n{}", srv.log());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    sse_a.until("session_closed", Duration::from_secs(1));
+    sse_b.until("session_closed", Duration::from_secs(1));
+    let mut rows = srv.rows("SELECT session_id, ended_by FROM session_stats ORDER BY session_id");
+    rows.sort();
+    let mut want = vec![
+        vec![a.id.clone(), "shutdown".to_string()],
+        vec![b.id.clone(), "shutdown".to_string()],
+    ];
+    want.sort();
+    assert_eq!(rows, want);
+    // Everything a accepted was either delivered or reported failed.
+    let counts = srv.rows(&format!(
+        "SELECT captions_sent + captions_failed FROM session_stats WHERE session_id = '{}'",
+        a.id
+    ));
+    assert_eq!(counts, vec![vec!["5".to_string()]]);
+}
+
+#[test]
+fn sigint_on_an_idle_server_exits_0() {
+    let fake = FakeYouTube::start();
+    let mut srv = TestServer::start(&fake.url(), &[]);
+    srv.signal("INT");
+    assert_eq!(srv.wait_exit(std::time::Duration::from_secs(5)), Some(0));
+    assert!(srv.log().contains("shutdown complete"));
+}
