@@ -273,10 +273,15 @@ impl Worker {
                 batch_size: a.captions.len(),
             })
             .collect();
-        if let Err(e) =
-            self.app
-                .db
-                .captions_failed(s.api_key.expose(), &s.domain, &errors, time::now_ms())
+        let key = if s.state().erased {
+            None
+        } else {
+            Some(s.api_key.expose())
+        };
+        if let Err(e) = self
+            .app
+            .db
+            .captions_failed(key, &s.domain, &errors, time::now_ms())
         {
             log::error!("session {}: recording failure: {e}", s.id);
         }
@@ -312,9 +317,9 @@ pub fn finalize(app: &App, s: &Session, by: EndedBy) {
         return;
     }
     let now = time::now_ms();
-    let (sent, failed, sequence) = {
+    let (sent, failed, sequence, erased) = {
         let st = s.state();
-        (st.captions_sent, st.captions_failed, st.sequence)
+        (st.captions_sent, st.captions_failed, st.sequence, st.erased)
     };
     let end = SessionEnd {
         session_id: &s.id,
@@ -326,7 +331,12 @@ pub fn finalize(app: &App, s: &Session, by: EndedBy) {
         final_sequence: sequence,
         ended_by: by.as_str(),
     };
-    if let Err(e) = app.db.session_ended(s.api_key.expose(), &end) {
+    let key = if erased {
+        None
+    } else {
+        Some(s.api_key.expose())
+    };
+    if let Err(e) = app.db.session_ended(key, &end) {
         log::error!("session {}: recording its end: {e}", s.id);
     }
     s.hub.close();

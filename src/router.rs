@@ -7,7 +7,9 @@ use crate::app::App;
 use crate::auth;
 use crate::cors;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::{captions, contact, events, health, keys, live, mic, statics, sync};
+use crate::handlers::{
+    captions, contact, events, health, keys, live, mic, statics, stats, sync, usage,
+};
 use crate::http::{Method, Reply, Req};
 use crate::session::Session;
 use crate::sse;
@@ -56,6 +58,8 @@ enum Class {
     Session,
     /// Admin key; never CORS.
     Admin,
+    /// Public `/usage`: CORS only for `ALLOWED_DOMAINS` hosts.
+    Public,
 }
 
 type SessionHandler = fn(&Arc<App>, &Req, Arc<Session>) -> ApiResult<Outcome>;
@@ -87,6 +91,15 @@ pub fn route(app: &Arc<App>, req: &Req) -> Outcome {
         ),
         "/sync" | "/captions" | "/mic" => ("POST, OPTIONS", Class::Session),
         "/events" => ("GET, OPTIONS", Class::Session),
+        "/stats" => ("GET, DELETE, OPTIONS", Class::Session),
+        "/usage" => (
+            "GET, OPTIONS",
+            if app.config.usage_public {
+                Class::Public
+            } else {
+                Class::Admin
+            },
+        ),
         "/keys" => ("GET, POST, OPTIONS", Class::Admin),
         p if p.starts_with("/keys/") && p.len() > "/keys/".len() => {
             ("GET, PATCH, DELETE, OPTIONS", Class::Admin)
@@ -115,6 +128,15 @@ pub fn route(app: &Arc<App>, req: &Req) -> Outcome {
         ("/captions", Method::Post) => session(captions::post),
         ("/events", Method::Get) => session(events::get),
         ("/mic", Method::Post) => session(mic::post),
+        ("/stats", Method::Get) => session(stats::get),
+        ("/stats", Method::Delete) => session(stats::delete),
+        ("/usage", Method::Get) if class == Class::Public => done(usage::get(app, req))
+            .with_headers(cors::for_allowed_hosts(
+                origin,
+                &app.config.allowed_domains,
+                allow,
+            )),
+        ("/usage", Method::Get) => done(admin(app, req).and_then(|()| usage::get(app, req))),
         ("/keys", Method::Post) if freetier => {
             let headers = if app.config.free_apikey_active {
                 cors::open(origin, allow)
@@ -178,6 +200,7 @@ fn preflight(app: &App, req: &Req, allow: &str, class: Class, freetier: bool) ->
         },
         Class::Admin if freetier && app.config.free_apikey_active => cors::open(origin, allow),
         Class::Admin => Vec::new(),
+        Class::Public => cors::for_allowed_hosts(origin, &app.config.allowed_domains, allow),
     };
     Reply::empty(204).headers(headers)
 }

@@ -62,6 +62,9 @@ pub fn serve(app: Arc<App>, listener: TcpListener) -> Result<(), String> {
         workers.push(handle);
     }
     spawn_sweep(app.clone()).map_err(|e| e.to_string())?;
+    if app.config.revoked_key_ttl_days > 0 {
+        spawn_purge(app.clone()).map_err(|e| e.to_string())?;
+    }
     log::info!("listening on http://{addr}");
 
     loop {
@@ -259,6 +262,26 @@ fn spawn_accept_keeper(listening: SocketAddr, timeout: Duration) -> std::io::Res
             {
                 log::debug!("accept keeper could not connect: {e}");
             }
+        })?;
+    Ok(())
+}
+
+/// At start and every `REVOKED_KEY_CLEANUP_INTERVAL`, purges keys revoked more than
+/// `REVOKED_KEY_TTL_DAYS` ago with their usage, stats, errors and events.
+fn spawn_purge(app: Arc<App>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("purge".into())
+        .spawn(move || loop {
+            match app.db.purge_revoked(
+                app.config.revoked_key_ttl_days,
+                crate::time::now_ms(),
+                false,
+            ) {
+                Ok(keys) if !keys.is_empty() => log::info!("purged {} revoked keys", keys.len()),
+                Ok(_) => {}
+                Err(e) => log::error!("purging revoked keys: {e}"),
+            }
+            std::thread::sleep(app.config.revoked_key_cleanup_interval);
         })?;
     Ok(())
 }

@@ -63,6 +63,8 @@ pub struct State {
     pub captions_failed: u64,
     /// Set when ending begins: nothing more enters the queue.
     pub closing: bool,
+    /// Set by GDPR erasure: nothing more is written about this key.
+    pub erased: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -130,6 +132,7 @@ impl Session {
                 captions_sent: 0,
                 captions_failed: 0,
                 closing: false,
+                erased: false,
             }),
             jobs: jobs_tx,
             stop: stop_tx,

@@ -104,6 +104,8 @@ pub enum Counted<E> {
     Limit(LimitHit),
     /// The key no longer exists.
     KeyGone,
+    /// The key was revoked (e.g. by an admin script) while the session lived.
+    Revoked,
     /// `hand_on` refused (e.g. a full queue): nothing counted.
     Refused(E),
 }
@@ -178,6 +180,9 @@ impl Db {
         let Some(row) = get_key(&tx, key)? else {
             return Ok(Counted::KeyGone);
         };
+        if row.is_revoked() {
+            return Ok(Counted::Revoked);
+        }
         let used = Used {
             daily: daily_used(&tx, key, &date)?,
             lifetime: row.lifetime_used,

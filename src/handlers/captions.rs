@@ -44,6 +44,7 @@ pub fn post(app: &Arc<App>, req: &Req, session: Arc<Session>) -> ApiResult<Outco
         }
         Counted::Limit(hit) => Err(ApiError::TooManyRequests(hit.word().into())),
         Counted::KeyGone => Err(ApiError::unauthorized("API key no longer exists")),
+        Counted::Revoked => Err(ApiError::unauthorized("API key has been revoked")),
         Counted::Refused(EnqueueError::Full) => Err(ApiError::Unavailable {
             message: "Caption queue is full; retry shortly".into(),
             retry_after_secs: Some(1),

@@ -16,7 +16,7 @@ use crate::session::{self, EndedBy};
 use crate::time;
 
 /// A stored timestamp in the API's ISO form; SQLite's `YYYY-MM-DD HH:MM:SS` included.
-fn render_time(stored: &str) -> String {
+pub fn render_time(stored: &str) -> String {
     time::parse_iso(stored).map_or_else(|| stored.to_string(), time::iso)
 }
 

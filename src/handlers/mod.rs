@@ -9,4 +9,6 @@ pub mod keys;
 pub mod live;
 pub mod mic;
 pub mod statics;
+pub mod stats;
 pub mod sync;
+pub mod usage;

@@ -7,6 +7,7 @@ mod conventions;
 mod cors;
 mod events;
 mod keys;
+mod operator;
 mod process;
 mod resilience;
 mod sessions;
