@@ -7,6 +7,7 @@
 pub mod app;
 pub mod auth;
 pub mod caption;
+pub mod cli;
 pub mod config;
 pub mod cors;
 pub mod db;

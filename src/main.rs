@@ -10,6 +10,11 @@ use lcyt_backend::db::Db;
 use lcyt_backend::server;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("keys") {
+        let code = lcyt_backend::cli::run(&args[1..], &|k| std::env::var(k).ok());
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let config = match Config::from_lookup(&|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {

@@ -36,7 +36,7 @@ pub fn key_json(k: &KeyRow) -> Value {
 }
 
 /// `YYYY-MM-DD` (00:00 UTC that day) or a full ISO 8601 date-time, stored in ISO form.
-fn parse_expires(s: &str) -> ApiResult<String> {
+pub fn parse_expires(s: &str) -> ApiResult<String> {
     time::parse_iso(s)
         .map(time::iso)
         .ok_or_else(|| ApiError::bad_request("expires must be YYYY-MM-DD or an ISO 8601 date-time"))

@@ -10,4 +10,5 @@ mod keys;
 mod operator;
 mod process;
 mod resilience;
+mod scripts;
 mod sessions;
