@@ -55,7 +55,7 @@ pub struct Config {
     pub max_listeners_per_session: usize,
     /// `MAX_LISTENERS`: SSE streams on the whole server, default 2048.
     pub max_listeners_total: usize,
-    /// `SSE_REPLAY_EVENTS`: events kept per session for `Last-Event-ID`, default 256.
+    /// `SSE_REPLAY_EVENTS`: events kept per session for `Last-Event-ID`, default 64.
     pub sse_replay_events: usize,
     /// `SSE_PING_INTERVAL`: ms between `: ping` comments, default 15000 (contract: ≤ 20 s).
     pub sse_ping_interval: Duration,
@@ -216,7 +216,7 @@ impl Config {
             max_batch_captions: env.positive("MAX_BATCH_CAPTIONS", 200)?,
             max_listeners_per_session: env.positive("MAX_LISTENERS_PER_SESSION", 256)?,
             max_listeners_total: env.positive("MAX_LISTENERS", 2048)?,
-            sse_replay_events: env.positive("SSE_REPLAY_EVENTS", 256)?,
+            sse_replay_events: env.positive("SSE_REPLAY_EVENTS", 64)?,
             sse_ping_interval,
             ingest_connect_timeout: env.millis("INGEST_CONNECT_TIMEOUT", 5000)?,
             ingest_timeout: env.millis("INGEST_TIMEOUT", 10_000)?,

@@ -87,6 +87,7 @@ pub fn spawn(
             session,
             jobs,
             pending: None,
+            stats: DeliveredStats::default(),
         };
         let stop = worker.run(&stop);
         worker.drain(stop.drain);
@@ -102,7 +103,21 @@ struct Worker {
     jobs: Receiver<Job>,
     /// A job taken from the queue while batching that did not fit the batch.
     pending: Option<Job>,
+    /// Delivered counts not yet written to `domain_hourly_stats`.
+    stats: DeliveredStats,
 }
+
+/// Delivered counts of one UTC hour, written in one transaction when the queue runs
+/// dry, the hour turns, or a second has passed — not once per POST.
+#[derive(Default)]
+struct DeliveredStats {
+    /// (first delivery's time, captions, multi-caption requests); `None` when empty.
+    open: Option<(i64, u64, u64)>,
+    since: Option<Instant>,
+}
+
+/// The longest delivered counts wait before they are written under steady load.
+const STATS_FLUSH: Duration = Duration::from_secs(1);
 
 impl Worker {
     /// Delivers until told to stop; returns the stop.
@@ -112,6 +127,9 @@ impl Worker {
             drain: self.app.config.drain_timeout,
         };
         loop {
+            if self.pending.is_none() && self.jobs.is_empty() {
+                self.flush_stats();
+            }
             let job = match self.pending.take() {
                 Some(job) => job,
                 None => select! {
@@ -192,7 +210,7 @@ impl Worker {
         }
     }
 
-    fn post_captions(&self, batch: &[Accepted], timeout: Duration) {
+    fn post_captions(&mut self, batch: &[Accepted], timeout: Duration) {
         let s = &self.session;
         let (seq, epoch) = {
             let st = s.state();
@@ -229,13 +247,7 @@ impl Worker {
                     batch.len()
                 );
                 let multi = batch.iter().filter(|a| a.captions.len() > 1).count() as u64;
-                if let Err(e) =
-                    self.app
-                        .db
-                        .captions_delivered(&s.domain, count as u64, multi, time::now_ms())
-                {
-                    log::error!("session {}: recording delivery: {e}", s.id);
-                }
+                self.count_delivered(count as u64, multi);
             }
             Outcome::Answered { status, .. } => {
                 self.fail(
@@ -246,6 +258,33 @@ impl Worker {
                 );
             }
             Outcome::Failed(cause) => self.fail(batch, seq, 502, &cause),
+        }
+    }
+
+    fn count_delivered(&mut self, captions: u64, multi: u64) {
+        let now = time::now_ms();
+        let same_hour = |at: i64| at.div_euclid(3_600_000) == now.div_euclid(3_600_000);
+        if self.stats.open.is_some_and(|(at, _, _)| !same_hour(at)) {
+            self.flush_stats();
+        }
+        let open = self.stats.open.get_or_insert((now, 0, 0));
+        open.1 += captions;
+        open.2 += multi;
+        if self.stats.since.get_or_insert_with(Instant::now).elapsed() >= STATS_FLUSH {
+            self.flush_stats();
+        }
+    }
+
+    fn flush_stats(&mut self) {
+        self.stats.since = None;
+        if let Some((at, captions, multi)) = self.stats.open.take() {
+            if let Err(e) =
+                self.app
+                    .db
+                    .captions_delivered(&self.session.domain, captions, multi, at)
+            {
+                log::error!("session {}: recording delivery: {e}", self.session.id);
+            }
         }
     }
 
@@ -307,6 +346,7 @@ impl Worker {
                 job => self.handle(job, left.min(self.app.config.ingest_timeout)),
             }
         }
+        self.flush_stats();
     }
 }
 

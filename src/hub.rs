@@ -10,7 +10,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use serde_json::{json, Value};
 
 /// Frames a listener may have waiting before it is considered too slow and dropped.
-const LISTENER_BACKLOG: usize = 512;
+const LISTENER_BACKLOG: usize = 64;
 
 /// One SSE frame, formatted once and shared by every listener.
 pub type Frame = Arc<str>;

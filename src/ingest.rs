@@ -51,6 +51,10 @@ impl Ingest {
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .user_agent("lcyt-backend")
+            // ureq's 128 KiB defaults, allocated per connection, dominate a small
+            // server's heap; an ingestion exchange is a timestamp line each way.
+            .input_buffer_size(16 * 1024)
+            .output_buffer_size(32 * 1024)
             .build()
             .into();
         Ingest {

@@ -35,8 +35,12 @@ fn head(headers: &[(String, String)]) -> String {
 }
 
 fn chunk(w: &mut dyn Write, data: &str) -> io::Result<()> {
-    write!(w, "{:x}\r\n{data}\r\n", data.len())?;
+    write_chunk(w, data)?;
     w.flush()
+}
+
+fn write_chunk(w: &mut dyn Write, data: &str) -> io::Result<()> {
+    write!(w, "{:x}\r\n{data}\r\n", data.len())
 }
 
 pub fn spawn(app: &Arc<App>, mut writer: Box<dyn Write + Send>, stream: Stream) -> io::Result<()> {
@@ -70,7 +74,15 @@ fn run(w: &mut dyn Write, stream: Stream, ping: Duration) -> io::Result<()> {
     }
     loop {
         match subscription.frames.recv_timeout(ping) {
-            Ok(f) => chunk(w, &f)?,
+            Ok(f) => {
+                // Whatever else is already waiting goes out in the same write: one
+                // chunk per event, one flush per wake-up.
+                write_chunk(w, &f)?;
+                while let Ok(more) = subscription.frames.try_recv() {
+                    write_chunk(w, &more)?;
+                }
+                w.flush()?;
+            }
             Err(RecvTimeoutError::Timeout) => chunk(w, ": ping\n\n")?,
             Err(RecvTimeoutError::Disconnected) => {
                 w.write_all(b"0\r\n\r\n")?;

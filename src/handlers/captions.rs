@@ -12,7 +12,7 @@ use crate::delivery::{Accepted, Job};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Reply, Req};
 use crate::router::Outcome;
-use crate::secret::random_hex;
+use crate::secret::request_id;
 use crate::session::{EnqueueError, Session};
 use crate::time;
 
@@ -26,7 +26,7 @@ pub fn post(app: &Arc<App>, req: &Req, session: Arc<Session>) -> ApiResult<Outco
     };
     let captions = caption::parse_request(&body, clock)?;
     let count = captions.len() as u64;
-    let request_id = random_hex(8);
+    let request_id = request_id();
     let job = Job::Captions(Accepted {
         request_id: request_id.clone(),
         captions,

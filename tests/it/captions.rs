@@ -408,3 +408,22 @@ fn a_stalled_session_never_blocks_another_session_or_the_server() {
     let third = srv.register(&key, "third", DOMAIN);
     assert_eq!(srv.bearer("GET", "/live", &third.token, None).status, 200);
 }
+
+#[test]
+fn a_request_of_200_long_captions_is_delivered_whole_in_one_post() {
+    let (fake, srv, key) = setup(&[], json!({}));
+    let s = srv.register(&key, "s", DOMAIN);
+    let sse = srv.events(&s.token);
+    let long = "x".repeat(290);
+    let captions: Vec<_> = (0..200)
+        .map(|i| json!({ "text": format!("{i:03}{long}") }))
+        .collect();
+    let r = srv.captions(&s.token, json!(captions));
+    assert_eq!(r.status, 202, "{}", r.body);
+    let got = fake
+        .next_captions(T)
+        .unwrap_or_else(|| panic!("nothing delivered"));
+    assert_eq!(got.texts().len(), 200);
+    assert!(got.body.len() > 60_000, "{}", got.body.len());
+    assert_eq!(sse.until("caption_result", T).data["count"], json!(200));
+}
