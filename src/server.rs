@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use std::time::Instant;
@@ -213,6 +213,7 @@ fn handle(app: &Arc<App>, mut rq: Request) {
             if let Err(e) = sse::spawn(app, rq.into_writer(), stream) {
                 log::error!("could not start an SSE thread: {e}");
             }
+            nudge_pool();
         }
     }
 }
@@ -237,6 +238,24 @@ fn respond(rq: Request, reply: Reply) {
     }
 }
 
+/// Where `nudge_pool` connects: our own listening port, reachable from this host.
+static SELF_ADDR: OnceLock<SocketAddr> = OnceLock::new();
+
+/// An SSE stream pins one of tiny_http's connection threads for its whole life, and
+/// tiny_http 0.12's thread pool can lose a wake-up when connections arrive in a burst:
+/// a new connection is queued for an "idle" thread that was already claimed, and waits
+/// until some thread finishes a task. With every thread pinned by a stream that can be
+/// minutes (seen: 500 listeners connecting at once, one served every 10 s). An empty
+/// connection of our own after each new stream makes the pool take one more task,
+/// which frees the head of that queue.
+fn nudge_pool() {
+    if let Some(addr) = SELF_ADDR.get() {
+        if let Err(e) = TcpStream::connect_timeout(addr, Duration::from_millis(200)) {
+            log::debug!("nudging the connection pool failed: {e}");
+        }
+    }
+}
+
 /// Linux applies the listener's read timeout to `accept()` as well, and tiny_http treats
 /// an accept that times out as fatal (its accept thread ends). So that a quiet spell
 /// longer than SOCKET_TIMEOUT cannot stop the server, this thread connects to our own
@@ -251,6 +270,7 @@ fn spawn_accept_keeper(listening: SocketAddr, timeout: Duration) -> std::io::Res
         }
         _ => listening,
     };
+    let _ = SELF_ADDR.set(target);
     let period = timeout / 3;
     std::thread::Builder::new()
         .name("accept-keeper".into())

@@ -290,8 +290,15 @@ fn fake_conn(conn: TcpStream, delay: Duration, delivered: &AtomicU64, log: &Mute
     }
 }
 
+/// The server under test, so that `die` does not leave it running.
+static SERVER_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 fn die(msg: &str) -> ! {
     eprintln!("lcyt-bench: {msg}");
+    let pid = SERVER_PID.load(Ordering::SeqCst);
+    if pid != 0 {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
     std::process::exit(1);
 }
 
@@ -332,13 +339,21 @@ impl Server {
             .unwrap_or_else(|e| die(&format!("starting {}: {e}", bin.display())));
         let stderr = child.stderr.take().unwrap_or_else(|| die("no stderr"));
         let (tx, rx) = crossbeam_channel::bounded(1);
+        // The server's log goes to $LCYT_BENCH_LOG when set (for looking into a run).
+        let mut log_file = std::env::var("LCYT_BENCH_LOG")
+            .ok()
+            .and_then(|p| std::fs::File::create(p).ok());
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(a) = line.split("listening on http://").nth(1) {
                     let _ = tx.try_send(a.trim().to_string());
                 }
+                if let Some(f) = log_file.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
             }
         });
+        SERVER_PID.store(child.id(), Ordering::SeqCst);
         let addr = rx
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| die("server did not start"));

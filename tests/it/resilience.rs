@@ -94,3 +94,53 @@ fn regression_a_quiet_spell_longer_than_the_socket_timeout_keeps_accepting() {
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(srv.get("/health", &[]).status, 200);
 }
+
+/// tiny_http's pool can lose a wake-up when connections arrive in a burst, and SSE
+/// streams pin its threads: 500 listeners connecting at once were served one every
+/// 10 s. Every listener of a burst must get `connected` promptly.
+#[test]
+fn regression_a_burst_of_sse_connections_is_served_at_once() {
+    let fake = FakeYouTube::start();
+    let srv = std::sync::Arc::new(TestServer::start(&fake.url(), &[]));
+    let key = srv.create_key(json!({}));
+    let tokens: Vec<String> = (0..4)
+        .map(|i| {
+            srv.register(&key, &format!("s{i}"), "https://a.example")
+                .token
+        })
+        .collect();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(160));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..160)
+        .map(|i| {
+            let (srv, token, barrier) = (srv.clone(), tokens[i % 4].clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let t0 = Instant::now();
+                let sse = srv.events(&token);
+                let first = sse.next(Duration::from_secs(8)).map(|e| e.event);
+                (first, t0.elapsed(), sse)
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap_or_else(|_| panic!("listener thread")))
+        .collect();
+    let connected = results
+        .iter()
+        .filter(|(e, _, _)| e.as_deref() == Some("connected"))
+        .count();
+    assert_eq!(
+        connected,
+        160,
+        "only {connected} of 160 listeners connected in {:?}",
+        started.elapsed()
+    );
+    let slowest = results.iter().map(|(_, t, _)| *t).max().unwrap_or_default();
+    // Not a speed figure: a stranded connection waits for a 10 s accept-keeper poke.
+    assert!(
+        slowest < Duration::from_secs(5),
+        "a listener waited {slowest:?} for its stream"
+    );
+}
