@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+#[path = "common/plain_http.rs"]
+mod plain_http;
+
 const ADMIN: &str = "bench-admin-key";
 
 fn main() {
@@ -228,51 +231,14 @@ fn fake_conn(conn: TcpStream, delay: Duration, delivered: &AtomicU64, log: &Mute
         return;
     };
     let mut r = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let target = line.split(' ').nth(1).unwrap_or("").to_string();
-        let mut len = 0usize;
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h.trim_end().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
-        let query = target.split_once('?').map_or("", |(_, q)| q);
-        let param = |n: &str| {
-            query
-                .split('&')
-                .find_map(|p| p.strip_prefix(n))
-                .unwrap_or("")
-                .to_string()
-        };
-        let texts: Vec<String> = String::from_utf8_lossy(&body)
-            .lines()
-            .skip(1)
-            .step_by(2)
-            .map(str::to_string)
-            .collect();
+    while let Some(rq) = plain_http::read_request(&mut r) {
+        let texts = rq.texts();
         if !texts.is_empty() {
             delivered.fetch_add(texts.len() as u64, Ordering::Relaxed);
-            let seq = param("seq=").parse().unwrap_or(u64::MAX);
+            let seq = rq.param("seq").parse().unwrap_or(u64::MAX);
             let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
             l.by_cid
-                .entry(param("cid="))
+                .entry(rq.param("cid").to_string())
                 .or_default()
                 .push((seq, texts));
         }
@@ -280,11 +246,7 @@ fn fake_conn(conn: TcpStream, delay: Duration, delivered: &AtomicU64, log: &Mute
             std::thread::sleep(delay);
         }
         let now = lcyt_backend::time::youtube(lcyt_backend::time::now_ms());
-        let resp = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{now}\n",
-            now.len() + 1
-        );
-        if out.write_all(resp.as_bytes()).is_err() {
+        if plain_http::reply(&mut out, 200, &format!("{now}\n")).is_err() {
             return;
         }
     }

@@ -4,9 +4,12 @@
 //!
 //! `PORT` (default 3001), `DELAY_MS` (default 0), `QUIET=1` prints nothing.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::BufReader;
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
+
+#[path = "common/plain_http.rs"]
+mod plain_http;
 
 fn main() {
     let port: u16 = std::env::var("PORT")
@@ -38,43 +41,13 @@ fn serve(conn: TcpStream, delay: Duration, quiet: bool) {
         return;
     };
     let mut reader = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let target = line.split(' ').nth(1).unwrap_or("").to_string();
-        let mut length = 0usize;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h.trim_end().is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                if k.trim().eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some(rq) = plain_http::read_request(&mut reader) {
         if !quiet {
-            let seq = target.split("seq=").nth(1).unwrap_or("?");
-            let captions = body.iter().filter(|b| **b == b'\n').count() / 2;
-            println!("seq={seq} captions={captions}");
+            println!("seq={} captions={}", rq.param("seq"), rq.texts().len());
         }
         std::thread::sleep(delay);
         let now = lcyt_backend::time::youtube(lcyt_backend::time::now_ms());
-        let resp = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{now}\n",
-            now.len() + 1
-        );
-        if out.write_all(resp.as_bytes()).is_err() {
+        if plain_http::reply(&mut out, 200, &format!("{now}\n")).is_err() {
             return;
         }
     }

@@ -3,13 +3,16 @@
 //! connection, or a stall. By default: 200 with its clock as YouTube formats it.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::BufReader;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
+
+#[path = "../../../src/bin/common/plain_http.rs"]
+mod plain_http;
 
 #[derive(Debug, Clone)]
 pub enum Behavior {
@@ -184,50 +187,14 @@ fn serve(conn: TcpStream, tx: &Sender<Received>, script: &Mutex<Script>, closed:
         Err(_) => return,
     };
     let mut reader = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let target = line.split(' ').nth(1).unwrap_or("").to_string();
-        let mut content_type = None;
-        let mut length = 0usize;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                match k.trim().to_ascii_lowercase().as_str() {
-                    "content-type" => content_type = Some(v.trim().to_string()),
-                    "content-length" => length = v.trim().parse().unwrap_or(0),
-                    _ => {}
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        let param = |name: &str| {
-            query
-                .split('&')
-                .find_map(|p| p.strip_prefix(&format!("{name}=")))
-                .unwrap_or("")
-                .to_string()
-        };
-        let cid = lcyt_backend::http::percent_decode(&param("cid"), false);
+    while let Some(rq) = plain_http::read_request(&mut reader) {
+        let cid = lcyt_backend::http::percent_decode(rq.param("cid"), false);
         let rec = Received {
-            path: path.to_string(),
-            seq: param("seq").parse().unwrap_or(u64::MAX),
+            path: rq.path().to_string(),
+            seq: rq.param("seq").parse().unwrap_or(u64::MAX),
             cid: cid.clone(),
-            content_type,
-            body: String::from_utf8_lossy(&body).to_string(),
+            content_type: rq.content_type.clone(),
+            body: String::from_utf8_lossy(&rq.body).to_string(),
             at: Instant::now(),
         };
         let (behavior, offset) = {
@@ -253,11 +220,7 @@ fn serve(conn: TcpStream, tx: &Sender<Received>, script: &Mutex<Script>, closed:
                 return;
             }
         };
-        let resp = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
-            text.len()
-        );
-        if writer.write_all(resp.as_bytes()).is_err() {
+        if plain_http::reply(&mut writer, status, &text).is_err() {
             return;
         }
     }
