@@ -246,6 +246,15 @@ impl Registry {
         self.lock().values().cloned().collect()
     }
 
+    /// The live sessions registered with this API key.
+    pub fn of_key(&self, key: &str) -> Vec<Arc<Session>> {
+        self.lock()
+            .values()
+            .filter(|s| s.api_key.expose() == key)
+            .cloned()
+            .collect()
+    }
+
     /// Is there a live session whose domain is this origin (for preflights)?
     pub fn has_domain(&self, origin: &str) -> bool {
         self.lock()

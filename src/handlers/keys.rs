@@ -144,12 +144,7 @@ pub fn delete(app: &Arc<App>, req: &Req, key: String) -> ApiResult<Outcome> {
 /// Ends every live session of `key` now (tokens die at once; draining continues in the
 /// background). Returns how many.
 pub fn end_sessions_of_key(app: &App, key: &str, by: EndedBy) -> usize {
-    let sessions: Vec<_> = app
-        .sessions
-        .all()
-        .into_iter()
-        .filter(|s| s.api_key.expose() == key)
-        .collect();
+    let sessions = app.sessions.of_key(key);
     for s in &sessions {
         session::begin_end(app, s, by);
     }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
-use crate::handlers::keys::{end_sessions_of_key, render_time};
+use crate::handlers::keys::render_time;
 use crate::http::{Reply, Req};
 use crate::router::Outcome;
 use crate::session::{self, EndedBy, Session};
@@ -77,16 +77,12 @@ pub fn get(app: &Arc<App>, _req: &Req, session: Arc<Session>) -> ApiResult<Outco
 /// the erasure), then erases in one transaction.
 pub fn delete(app: &Arc<App>, _req: &Req, session: Arc<Session>) -> ApiResult<Outcome> {
     let key = session.api_key.expose().to_string();
-    let live: Vec<_> = app
-        .sessions
-        .all()
-        .into_iter()
-        .filter(|s| s.api_key.expose() == key)
-        .collect();
+    let live = app.sessions.of_key(&key);
     for s in &live {
+        // Before the end begins, so its drain and stats write nothing about the key.
         s.state().erased = true;
+        session::begin_end(app, s, EndedBy::Erased);
     }
-    end_sessions_of_key(app, &key, EndedBy::Erased);
     let app = app.clone();
     Ok(Outcome::Defer(Box::new(move || {
         for s in &live {
