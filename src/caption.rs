@@ -69,13 +69,19 @@ fn parse_one(i: usize, item: &Value, clock: Clock) -> ApiResult<Caption> {
             if n >= 1000.0 {
                 n.round() as i64
             } else {
-                clock.now_ms + clock.sync_offset_ms + (n * 1000.0).round() as i64
+                clock
+                    .now_ms
+                    .saturating_add(clock.sync_offset_ms)
+                    .saturating_add((n * 1000.0).round() as i64)
             }
         }
         (Some(_), None) => return Err(bad("timestamp must be a string or a number")),
         (None, Some(Value::Number(n))) => {
             let ms = n.as_f64().ok_or_else(|| bad("time is not a number"))?;
-            clock.started_at_ms + ms.round() as i64 + clock.sync_offset_ms
+            clock
+                .started_at_ms
+                .saturating_add(ms.round() as i64)
+                .saturating_add(clock.sync_offset_ms)
         }
         (None, Some(_)) => return Err(bad("time must be a number")),
         (None, None) => clock.now_ms + clock.sync_offset_ms + (i as i64) * 100,
