@@ -175,7 +175,7 @@ impl Db {
         hand_on: impl FnOnce() -> Result<(), E>,
     ) -> rusqlite::Result<Counted<E>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         let date = time::date(now_ms);
         let Some(row) = get_key(&tx, key)? else {
             return Ok(Counted::KeyGone);
@@ -221,7 +221,7 @@ impl Db {
     /// Applies an update; `Ok(false)` if there is no such key.
     pub fn update_key(&self, key: &str, u: &KeyUpdate<'_>) -> rusqlite::Result<bool> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         if get_key(&tx, key)?.is_none() {
             return Ok(false);
         }
@@ -269,7 +269,7 @@ impl Db {
     /// Deletes a key and its usage rows; `Ok(false)` if unknown.
     pub fn delete_key(&self, key: &str) -> rusqlite::Result<bool> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         tx.execute("DELETE FROM caption_usage WHERE api_key = ?1", [key])?;
         let n = tx.execute("DELETE FROM api_keys WHERE key = ?1", [key])?;
         tx.commit()?;

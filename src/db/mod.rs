@@ -67,6 +67,13 @@ impl Db {
     }
 }
 
+/// A transaction that takes SQLite's write lock at `BEGIN`. A deferred transaction that
+/// reads first and then writes while another process (an admin script) holds the lock
+/// gets `SQLITE_BUSY` at once, without the busy timeout; taking the lock up front waits.
+pub(crate) fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Applies every step, then adds any column our schema has and the file lacks (a
 /// database written by the Node.js original has no `revoked_at`, for one).
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {

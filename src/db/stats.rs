@@ -112,7 +112,7 @@ impl Db {
         now_ms: i64,
     ) -> rusqlite::Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         insert_auth_event(&tx, key, "session_start", domain, now_ms)?;
         let delta = HourlyDelta {
             sessions_started: 1,
@@ -149,7 +149,7 @@ impl Db {
         now_ms: i64,
     ) -> rusqlite::Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         for e in errors.iter().filter(|_| key.is_some()) {
             tx.prepare_cached(
                 "INSERT INTO caption_errors (api_key, session_id, timestamp, error_code, error_msg, batch_size) \
@@ -174,7 +174,7 @@ impl Db {
     /// `sessions_ended` and its duration.
     pub fn session_ended(&self, key: Option<&str>, s: &SessionEnd<'_>) -> rusqlite::Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         let duration = u64::try_from(s.ended_at_ms - s.started_at_ms).unwrap_or(0);
         if let Some(key) = key {
             tx.prepare_cached(
@@ -325,7 +325,7 @@ impl Db {
     /// person cannot take endless free-tier keys, until the revoked key is purged).
     pub fn erase_key(&self, key: &str, now_ms: i64) -> rusqlite::Result<bool> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         delete_key_rows(&tx, key)?;
         let n = tx.execute(
             "UPDATE api_keys SET owner = '', active = 0, revoked_at = ?2 WHERE key = ?1",
@@ -372,7 +372,7 @@ impl Db {
     /// Deletes keys with every row they own, in one transaction.
     pub fn purge_keys(&self, keys: &[String]) -> rusqlite::Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = super::write_tx(&mut conn)?;
         for key in keys {
             delete_key_rows(&tx, key)?;
             tx.execute("DELETE FROM api_keys WHERE key = ?1", [key])?;

@@ -144,3 +144,38 @@ fn regression_a_burst_of_sse_connections_is_served_at_once() {
         "a listener waited {slowest:?} for its stream"
     );
 }
+
+#[test]
+fn a_full_request_queue_is_503_with_retry_after_and_nothing_is_lost() {
+    let fake = FakeYouTube::start();
+    let srv = std::sync::Arc::new(TestServer::start(
+        &fake.url(),
+        &[("WORKERS", "1"), ("REQUEST_QUEUE", "1")],
+    ));
+    let key = srv.create_key(json!({}));
+    let s = srv.register(&key, "s", "https://a.example");
+    // An admin script holding a write transaction: the one worker waits on SQLite's
+    // busy timeout inside its first caption request (it used to get SQLITE_BUSY at once
+    // and answer 500: a deferred transaction cannot wait to upgrade to a write).
+    let db = srv.db();
+    db.execute_batch("BEGIN IMMEDIATE;")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let post = |text: &'static str| {
+        let (srv, token) = (srv.clone(), s.token.clone());
+        std::thread::spawn(move || srv.captions(&token, json!([{ "text": text }])).status)
+    };
+    let first = post("first");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = post("second");
+    std::thread::sleep(Duration::from_millis(300));
+    let r = srv.get("/health", &[]);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.error(), "Server busy");
+    db.execute_batch("COMMIT;")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.join().ok(), Some(202));
+    assert_eq!(second.join().ok(), Some(202));
+    let texts: Vec<String> = fake.captions(2, T).iter().flat_map(|p| p.texts()).collect();
+    assert_eq!(texts, vec!["first", "second"]);
+}
