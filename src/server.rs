@@ -1,5 +1,6 @@
 //! The accept loop (tiny_http), a fixed pool of request workers fed by a bounded
-//! channel, the waiters for deferred replies, the panic backstop, and the expiry sweep.
+//! channel, the waiters for deferred replies, the panic backstop, the background threads
+//! (expiry sweep, revoked-key purge, accept keeper, signal watcher) and graceful shutdown.
 //! With `http` and `sse`, the only code that knows tiny_http.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -33,7 +34,8 @@ const HEADERS: &[&str] = &[
     "access-control-request-method",
 ];
 
-/// Serves until the listener fails for good; then returns the cause.
+/// Serves until SIGTERM/SIGINT (then shuts down gracefully: `Ok`) or until accepting
+/// fails for good (`Err` with the cause, so `main` exits non-zero).
 pub fn serve(app: Arc<App>, listener: TcpListener) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // Accepted sockets inherit these, so an idle or stalled client is dropped after
