@@ -1,7 +1,6 @@
 //! `App`: everything a handler or background thread shares — config, database, session
-//! registry, ingestion client, JWT keys, listener budget — plus a live-thread counter.
+//! registry, ingestion client, JWT keys and the listener budget.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +18,6 @@ pub struct App {
     pub ingest: Ingest,
     pub jwt: Jwt,
     pub listeners: Arc<ListenerBudget>,
-    pub threads: ThreadCount,
     pub started: Instant,
 }
 
@@ -37,34 +35,9 @@ impl App {
                 config.max_listeners_per_session,
             ),
             sessions: Registry::default(),
-            threads: ThreadCount::default(),
             started: Instant::now(),
             db,
             config,
         })
-    }
-}
-
-/// Threads we started for sessions and listeners that are still running.
-#[derive(Debug, Default)]
-pub struct ThreadCount(Arc<AtomicUsize>);
-
-/// Decrements the count when the thread that holds it ends (panics included).
-pub struct ThreadGuard(Arc<AtomicUsize>);
-
-impl ThreadCount {
-    pub fn enter(&self) -> ThreadGuard {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        ThreadGuard(self.0.clone())
-    }
-
-    pub fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for ThreadGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -81,7 +81,6 @@ pub fn spawn(
 ) -> std::io::Result<()> {
     let name = format!("deliver-{}", session.id);
     std::thread::Builder::new().name(name).spawn(move || {
-        let _threads = app.threads.enter();
         let mut worker = Worker {
             app: app.clone(),
             session,
@@ -113,11 +112,17 @@ struct Worker {
 struct DeliveredStats {
     /// (first delivery's time, captions, multi-caption requests); `None` when empty.
     open: Option<(i64, u64, u64)>,
-    since: Option<Instant>,
 }
 
-/// The longest delivered counts wait before they are written under steady load.
-const STATS_FLUSH: Duration = Duration::from_secs(1);
+/// The longest (ms) delivered counts wait before they are written under steady load.
+const STATS_FLUSH_MS: i64 = 1000;
+
+const MS_PER_HOUR: i64 = 3_600_000;
+
+/// The captions of a batch, summed over its requests.
+fn caption_count(batch: &[Accepted]) -> usize {
+    batch.iter().map(|a| a.captions.len()).sum()
+}
 
 impl Worker {
     /// Delivers until told to stop; returns the stop.
@@ -217,7 +222,7 @@ impl Worker {
             (st.sequence, st.seq_epoch)
         };
         let body = caption::ingest_body(batch.iter().flat_map(|a| &a.captions));
-        let count: usize = batch.iter().map(|a| a.captions.len()).sum();
+        let count = caption_count(batch);
         let outcome = self.app.ingest.post(&s.stream_key, seq, &body, timeout);
         match outcome {
             Outcome::Answered { status, body } if (200..300).contains(&status) => {
@@ -263,20 +268,19 @@ impl Worker {
 
     fn count_delivered(&mut self, captions: u64, multi: u64) {
         let now = time::now_ms();
-        let same_hour = |at: i64| at.div_euclid(3_600_000) == now.div_euclid(3_600_000);
+        let same_hour = |at: i64| at.div_euclid(MS_PER_HOUR) == now.div_euclid(MS_PER_HOUR);
         if self.stats.open.is_some_and(|(at, _, _)| !same_hour(at)) {
             self.flush_stats();
         }
         let open = self.stats.open.get_or_insert((now, 0, 0));
         open.1 += captions;
         open.2 += multi;
-        if self.stats.since.get_or_insert_with(Instant::now).elapsed() >= STATS_FLUSH {
+        if now - open.0 >= STATS_FLUSH_MS {
             self.flush_stats();
         }
     }
 
     fn flush_stats(&mut self) {
-        self.stats.since = None;
         if let Some((at, captions, multi)) = self.stats.open.take() {
             if let Err(e) =
                 self.app
@@ -291,7 +295,7 @@ impl Worker {
     /// Reports every request of `batch` as failed; the sequence stays where it was.
     fn fail(&self, batch: &[Accepted], seq: u64, status: u16, message: &str) {
         let s = &self.session;
-        let count: usize = batch.iter().map(|a| a.captions.len()).sum();
+        let count = caption_count(batch);
         s.state().captions_failed += count as u64;
         for a in batch {
             s.hub.publish(
@@ -312,11 +316,7 @@ impl Worker {
                 batch_size: a.captions.len(),
             })
             .collect();
-        let key = if s.state().erased {
-            None
-        } else {
-            Some(s.api_key.expose())
-        };
+        let key = s.key_for_records();
         if let Err(e) = self
             .app
             .db
@@ -357,9 +357,9 @@ pub fn finalize(app: &App, s: &Session, by: EndedBy) {
         return;
     }
     let now = time::now_ms();
-    let (sent, failed, sequence, erased) = {
+    let (sent, failed, sequence) = {
         let st = s.state();
-        (st.captions_sent, st.captions_failed, st.sequence, st.erased)
+        (st.captions_sent, st.captions_failed, st.sequence)
     };
     let end = SessionEnd {
         session_id: &s.id,
@@ -371,12 +371,7 @@ pub fn finalize(app: &App, s: &Session, by: EndedBy) {
         final_sequence: sequence,
         ended_by: by.as_str(),
     };
-    let key = if erased {
-        None
-    } else {
-        Some(s.api_key.expose())
-    };
-    if let Err(e) = app.db.session_ended(key, &end) {
+    if let Err(e) = app.db.session_ended(s.key_for_records(), &end) {
         log::error!("session {}: recording its end: {e}", s.id);
     }
     s.hub.close();

@@ -110,11 +110,6 @@ impl Hub {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Live listeners of this session.
-    pub fn listeners(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-
     /// Sends an event to every listener and keeps it for replay.
     pub fn publish(&self, event: &str, data: &Value) {
         let mut inner = self.lock();
@@ -179,10 +174,6 @@ impl Hub {
             guard,
             number: inner.subscribed,
         })
-    }
-
-    pub fn mic_holder(&self) -> Option<String> {
-        self.lock().mic_holder.clone()
     }
 
     /// Applies a mic claim or release and broadcasts `mic_state`; returns the holder.

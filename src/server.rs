@@ -212,7 +212,7 @@ fn handle(app: &Arc<App>, mut rq: Request) {
             }
         }
         Outcome::Stream(stream) => {
-            if let Err(e) = sse::spawn(app, rq.into_writer(), stream) {
+            if let Err(e) = sse::spawn(app.config.sse_ping_interval, rq.into_writer(), stream) {
                 log::error!("could not start an SSE thread: {e}");
             }
             nudge_pool();

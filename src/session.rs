@@ -172,6 +172,11 @@ impl Session {
         let _ = self.stop.try_send(stop);
     }
 
+    /// The API key to write rows under, or `None` once erasure has begun.
+    pub fn key_for_records(&self) -> Option<&str> {
+        (!self.state().erased).then(|| self.api_key.expose())
+    }
+
     /// True for the first caller only: that caller writes the stats and closes the hub.
     pub fn take_finalization(&self) -> bool {
         !self.finalized.swap(true, Ordering::SeqCst)
@@ -295,12 +300,6 @@ pub fn begin_end_within(app: &App, session: &Session, by: EndedBy, drain: Durati
 /// How long an ending may take: the drain plus one POST already in flight.
 pub fn end_bound(app: &App) -> Duration {
     app.config.drain_timeout + app.config.ingest_timeout + Duration::from_secs(1)
-}
-
-/// Ends a session and waits (bounded) until it has finished.
-pub fn end(app: &App, session: &Session, by: EndedBy) -> bool {
-    begin_end(app, session, by);
-    session.wait_ended(end_bound(app))
 }
 
 #[cfg(test)]

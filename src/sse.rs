@@ -4,12 +4,10 @@
 //! the session closes. A failed write ends the thread at once.
 
 use std::io::{self, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::RecvTimeoutError;
 
-use crate::app::App;
 use crate::hub::Subscription;
 
 /// What a worker hands over for a new listener.
@@ -43,15 +41,13 @@ fn write_chunk(w: &mut dyn Write, data: &str) -> io::Result<()> {
     write!(w, "{:x}\r\n{data}\r\n", data.len())
 }
 
-pub fn spawn(app: &Arc<App>, mut writer: Box<dyn Write + Send>, stream: Stream) -> io::Result<()> {
-    let ping = app.config.sse_ping_interval;
+/// Starts the listener's thread; `ping` is the idle interval between `: ping` comments.
+pub fn spawn(ping: Duration, mut writer: Box<dyn Write + Send>, stream: Stream) -> io::Result<()> {
     let name = format!("sse-{}-{}", stream.session_id, stream.subscription.number);
-    let app = app.clone();
     std::thread::Builder::new()
         .name(name)
         .stack_size(128 * 1024)
         .spawn(move || {
-            let _threads = app.threads.enter();
             let sid = stream.session_id.clone();
             match run(&mut *writer, stream, ping) {
                 Ok(()) => log::debug!("sse listener of session {sid} closed"),
