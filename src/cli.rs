@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::db::keys::{KeyUpdate, NewKey};
 use crate::db::Db;
-use crate::handlers::keys::{key_json, parse_expires};
+use crate::handlers::keys::{key_json, parse_expires, with_daily_used};
 use crate::input::Nullable;
 use crate::secret::uuid_v4;
 use crate::time;
@@ -462,9 +462,7 @@ impl Store {
                     .key_with_usage(key, time::now_ms())
                     .map_err(op)?
                     .ok_or_else(|| not_found(key))?;
-                let mut v = key_json(&row);
-                v["daily_used"] = json!(used.daily);
-                Ok(v)
+                Ok(with_daily_used(&row, used))
             }
             Store::Remote(r) => r.call("GET", &r.key_path(key), None),
         }

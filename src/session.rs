@@ -73,6 +73,20 @@ pub enum EnqueueError {
     Closed,
 }
 
+impl From<EnqueueError> for ApiError {
+    /// A full queue is `503` + `Retry-After` (nothing was counted); a closing session's
+    /// token is already dead.
+    fn from(e: EnqueueError) -> Self {
+        match e {
+            EnqueueError::Full => ApiError::Unavailable {
+                message: "Caption queue is full; retry shortly".into(),
+                retry_after_secs: Some(1),
+            },
+            EnqueueError::Closed => ApiError::session_ended(),
+        }
+    }
+}
+
 pub struct Session {
     pub id: String,
     pub jti: String,

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{Reply, Req};
 use crate::router::Outcome;
 use crate::secret::request_id;
-use crate::session::{EnqueueError, Session};
+use crate::session::Session;
 use crate::time;
 
 pub fn post(app: &Arc<App>, req: &Req, session: Arc<Session>) -> ApiResult<Outcome> {
@@ -45,10 +45,6 @@ pub fn post(app: &Arc<App>, req: &Req, session: Arc<Session>) -> ApiResult<Outco
         Counted::Limit(hit) => Err(ApiError::TooManyRequests(hit.word().into())),
         Counted::KeyGone => Err(ApiError::unauthorized("API key no longer exists")),
         Counted::Revoked => Err(ApiError::unauthorized("API key has been revoked")),
-        Counted::Refused(EnqueueError::Full) => Err(ApiError::Unavailable {
-            message: "Caption queue is full; retry shortly".into(),
-            retry_after_secs: Some(1),
-        }),
-        Counted::Refused(EnqueueError::Closed) => Err(ApiError::session_ended()),
+        Counted::Refused(e) => Err(e.into()),
     }
 }

@@ -51,7 +51,8 @@ fn stored(app: &App, key: &str, status: u16) -> ApiResult<Outcome> {
     Ok(Reply::json(status, &with_daily_used(&row, used)).into())
 }
 
-fn with_daily_used(row: &KeyRow, used: Used) -> Value {
+/// The key object with `daily_used`, as `GET /keys/:key` shows it.
+pub fn with_daily_used(row: &KeyRow, used: Used) -> Value {
     let mut v = key_json(row);
     v["daily_used"] = json!(used.daily);
     v

@@ -12,20 +12,14 @@ use crate::delivery::Job;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Reply, Req};
 use crate::router::Outcome;
-use crate::session::{EnqueueError, Session};
+use crate::session::Session;
 
 pub fn post(app: &Arc<App>, _req: &Req, session: Arc<Session>) -> ApiResult<Outcome> {
     let timeout = app.config.ingest_timeout;
     let (tx, rx) = bounded(1);
     session
         .enqueue(Job::Heartbeat { timeout, reply: tx })
-        .map_err(|e| match e {
-            EnqueueError::Full => ApiError::Unavailable {
-                message: "Caption queue is full; retry shortly".into(),
-                retry_after_secs: Some(1),
-            },
-            EnqueueError::Closed => ApiError::session_ended(),
-        })?;
+        .map_err(ApiError::from)?;
     // Queued captions go first, each bounded by the ingest timeout; wait for a few.
     let wait = timeout * 2 + Duration::from_secs(1);
     Ok(Outcome::Defer(Box::new(move || {
